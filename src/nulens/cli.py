@@ -134,11 +134,12 @@ def import_fits(
     paths: list[Path] = typer.Argument(..., help="one folder (searched recursively) or FITS file per class"),
     m_nu: Optional[str] = typer.Option(None, "--m-nu", help="M_nu [eV] per PATH, e.g. 0.0,0.1 "
                                                              "(default: parsed from MassiveNuS folder names)"),
+    side_deg: Optional[float] = typer.Option(None, "--side-deg", help="map side [deg] for files without ANGLE"),
 ):
     """Build a dataset from FITS convergence maps, one class per PATH, labels by ascending M_nu."""
     from .fits import import_fits as run
 
-    n, classes = run(out, [str(p) for p in paths], _floats(m_nu, "--m-nu"))
+    n, classes = run(out, [str(p) for p in paths], _floats(m_nu, "--m-nu"), side_deg)
     console.print(f"wrote {out}: {n} maps; " + ", ".join(f"label {c['label']}: M_nu = {c['m_nu']} eV ({c['n']} maps)"
                                                           for c in classes))
 
