@@ -222,40 +222,64 @@ def simulate(out: str | Path, config: SimConfig, progress: bool | Callable[[int,
     def shard_shape(k):
         return (min(n, (k + 1) * config.shard_size) - k * config.shard_size, nch, config.pixels, config.pixels)
 
-    todo = [k for k in range(n_shards) if not _shard_ok(_shard_path(partial, k), shard_shape(k))]
+    todo = set(k for k in range(n_shards) if not _shard_ok(_shard_path(partial, k), shard_shape(k)))
     resumed = n_shards - len(todo)
-    report = _progress_reporter(progress, n_shards, resumed)
-    try:
-        if config.workers == 1 or len(todo) <= 1:
-            _init_worker(config, plans)
-            for k in todo:
-                _run_shard(str(partial), k)
-                report(1)
-        else:
-            ctx = mp.get_context("forkserver")
-            with cf.ProcessPoolExecutor(min(config.workers, len(todo)), mp_context=ctx,
-                                        initializer=_init_worker, initargs=(config, plans)) as pool:
-                for fut in cf.as_completed([pool.submit(_run_shard, str(partial), k) for k in todo]):
-                    fut.result()
-                    report(1)
-    finally:
-        report(None)
-
-    # assemble: stream the shards into a temporary HDF5 file renamed onto OUT
     sumsq = np.zeros(config.n_classes)
     counts = np.zeros(config.n_classes)
 
-    def blocks():
+    def blocks(wait):
+        """Shards in order, each as soon as it is on disk: the HDF5 write overlaps the synthesis."""
         for k in range(n_shards):
+            wait(k)
             arr = np.load(_shard_path(partial, k))
             lab = np.arange(k * config.shard_size, k * config.shard_size + len(arr)) % config.n_classes
             for c in range(config.n_classes):
-                sel = arr[lab == c].astype(np.float64)
-                sumsq[c] += np.sum(sel**2)
-                counts[c] += sel.size
+                flat = arr[lab == c].ravel()
+                sumsq[c] += float(np.dot(flat, flat))
+                counts[c] += flat.size
             yield arr
 
-    params = _params_table(config, spectra)
+    report = _progress_reporter(progress, n_shards, resumed)
+    pool = None
+    try:
+        if config.workers == 1 or len(todo) <= 1:
+            _init_worker(config, plans)
+
+            def wait(k):
+                if k in todo:
+                    _run_shard(str(partial), k)
+                    report(1)
+        else:
+            # fork: workers inherit the plans; they run numpy/scipy only (never CAMB's OpenMP), so it is safe
+            ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+            pool = cf.ProcessPoolExecutor(min(config.workers, len(todo)), mp_context=ctx,
+                                          initializer=_init_worker, initargs=(config, plans))
+            futures = {k: pool.submit(_run_shard, str(partial), k) for k in sorted(todo)}
+
+            def wait(k):
+                if k in futures:
+                    futures.pop(k).result()
+                    report(1)
+        blocks_iter = blocks(wait)
+        params = _params_table(config, spectra)
+        attrs = _provenance(config, spectra, plans, grid)
+        cl = np.stack([s.cl for s in spectra])
+        write_dataset(out, blocks_iter, params["label"], params, attrs, spectra[0].ell, cl,
+                      shape=(nch, config.pixels, config.pixels))
+    finally:
+        report(None)
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+    classes = attrs["classes"]
+    for c in range(config.n_classes):
+        classes[c]["pixel_rms"] = float(np.sqrt(sumsq[c] / counts[c]))
+    shutil.rmtree(partial, ignore_errors=True)
+    return SimSummary(str(out), n, (nch, config.pixels, config.pixels), classes,
+                      time.perf_counter() - t0, resumed)
+
+
+def _provenance(config: SimConfig, spectra, plans, grid: Grid) -> dict:
+    """Root attributes of a simulated dataset: the whole config, versions, per-class cosmology."""
     ratio = _ratio_at_1000(config)
     classes = []
     for c, (m, s, plan) in enumerate(zip(config.m_nu, spectra, plans)):
@@ -270,7 +294,7 @@ def simulate(out: str | Path, config: SimConfig, progress: bool | Callable[[int,
         "config": config.as_dict(),
         "side_deg": config.side_deg,
         "pixels": config.pixels,
-        "channels": nch,
+        "channels": len(config.z_source),
         "z_source": list(config.z_source),
         "field": config.field,
         "n_gal": config.galaxy_density if config.galaxy_density else 0.0,
@@ -281,14 +305,7 @@ def simulate(out: str | Path, config: SimConfig, progress: bool | Callable[[int,
         "source": "simulated",
         "classes": classes,
     }
-    cl = np.stack([s.cl for s in spectra])
-    write_dataset(out, blocks(), params["label"], params, attrs, spectra[0].ell, cl,
-                  shape=(nch, config.pixels, config.pixels))
-    for c in range(config.n_classes):
-        classes[c]["pixel_rms"] = float(np.sqrt(sumsq[c] / counts[c]))
-    shutil.rmtree(partial, ignore_errors=True)
-    return SimSummary(str(out), n, (nch, config.pixels, config.pixels), classes,
-                      time.perf_counter() - t0, resumed)
+    return attrs
 
 
 def _ratio_at_1000(config: SimConfig) -> list[float]:
