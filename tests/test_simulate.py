@@ -83,12 +83,12 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path):
     proc = subprocess.Popen([*NULENS, "simulate", str(out), *map(str, args)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
-    while time.time() < deadline and len(list(partial.glob("shard_*.npy"))) < 3:
+    while time.time() < deadline and len(list(partial.glob("shard_*.done"))) < 3:
         time.sleep(0.02)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL
-    done = len(list(partial.glob("shard_*.npy")))
+    done = len(list(partial.glob("shard_*.done")))
     assert 3 <= done < 40, done  # killed midway
     assert not out.exists()  # never a partial file at OUT
     r = run_cli("simulate", out, *args)

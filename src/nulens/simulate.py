@@ -9,9 +9,9 @@ smoothing, optional mean subtraction.
 Map ``i`` is class ``i % n_classes`` and draws from
 ``default_rng(SeedSequence(seed, spawn_key=(i,)))``: signal white noise first,
 then shape noise.  Work is split into fixed shards of ``shard_size`` maps
-(a function of the geometry, not of the machine), each written atomically to
-``OUT.partial/``; a killed run resumes from the finished shards, and
-the final file is assembled into a temporary file and renamed onto OUT.
+(a function of the geometry, not of the machine) written in place into a
+preallocated ``OUT.partial/data.h5``; a killed run resumes from the finished
+shards, and the finished file is renamed onto OUT (never a partial file at OUT).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from .maps.gaussian import draw_white, gaussian_factor, synthesize
 from .maps.grid import Grid, cl_on_grid
 from .maps.lognormal import kappa0_hilbert, lognormal_gaussian_power, lognormal_transform
 from .maps.observe import add_noise, pixel_noise_sigma, smooth
-from .store import atomic_path, write_dataset
+from .store import create_preallocated, finish_dataset, map_offsets
 
 __all__ = ["ClassPlan", "SimSummary", "class_spectra", "make_plans", "map_generator", "synthesize_maps", "simulate"]
 
@@ -122,38 +122,58 @@ def synthesize_maps(config: SimConfig, plans: list[ClassPlan], indices) -> np.nd
 
 
 # --- sharded, resumable, parallel run -----------------------------------------------
+#
+# The maps are written once, straight into their final place: OUT.partial/data.h5
+# holds /maps with every chunk allocated when the file is created (no fill, no
+# later metadata change), and workers pwrite each map's raw float32 bytes at its
+# chunk's file offset.  A shard is done when its marker file exists (written
+# atomically after the data); a SIGKILL can only leave an unmarked shard, which
+# the next run redoes.  At the end the small datasets and attributes are added
+# and data.h5 is renamed onto OUT.
 
 _worker_state: dict = {}
 
 
-def _init_worker(config: SimConfig, plans: list[ClassPlan]) -> None:
-    _worker_state["config"] = config
-    _worker_state["plans"] = plans
+def _init_worker(config: SimConfig, plans: list[ClassPlan], data: str, offsets: np.ndarray) -> None:
+    _worker_state.update(config=config, plans=plans, data=data, offsets=offsets)
 
 
-def _shard_path(partial: Path, k: int) -> Path:
-    return partial / f"shard_{k:06d}.npy"
+def _marker(partial: Path, k: int) -> Path:
+    return partial / f"shard_{k:06d}.done"
 
 
-def _run_shard(partial: str, k: int) -> int:
-    config, plans = _worker_state["config"], _worker_state["plans"]
+def _run_shard(k: int) -> tuple[int, list[float], list[float]]:
+    """Synthesise shard k, write its maps in place, mark it done; returns per-class sum of squares and counts."""
+    st = _worker_state
+    config = st["config"]
     start = k * config.shard_size
     stop = min(config.n_maps, start + config.shard_size)
-    maps = synthesize_maps(config, plans, np.arange(start, stop))
-    target = _shard_path(Path(partial), k)
-    tmp = target.with_suffix(f".tmp{os.getpid()}")
-    with open(tmp, "wb") as fh:
-        np.save(fh, maps)
-    os.replace(tmp, target)
-    return k
-
-
-def _shard_ok(path: Path, shape: tuple[int, ...]) -> bool:
+    maps = synthesize_maps(config, st["plans"], np.arange(start, stop))
+    fd = os.open(st["data"], os.O_WRONLY)
     try:
-        arr = np.load(path, mmap_mode="r")
-        return arr.shape == shape and arr.dtype == np.float32
-    except (OSError, ValueError):
-        return False
+        for j, m in enumerate(maps):
+            os.pwrite(fd, np.ascontiguousarray(m, dtype="<f4").tobytes(), int(st["offsets"][start + j]))
+    finally:
+        os.close(fd)
+    lab = np.arange(start, stop) % config.n_classes
+    sums, counts = [], []
+    for c in range(config.n_classes):
+        flat = maps[lab == c].ravel()
+        sums.append(float(np.dot(flat.astype(np.float64), flat)))
+        counts.append(float(flat.size))
+    marker = _marker(Path(st["data"]).parent, k)
+    tmp = marker.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps({"sumsq": sums, "count": counts}))
+    os.replace(tmp, marker)
+    return k, sums, counts
+
+
+def _read_marker(path: Path):
+    try:
+        d = json.loads(path.read_text())
+        return d["sumsq"], d["count"]
+    except (OSError, ValueError, KeyError):
+        return None
 
 
 def _params_table(config: SimConfig, spectra) -> np.ndarray:
@@ -208,6 +228,7 @@ def simulate(out: str | Path, config: SimConfig, progress: bool | Callable[[int,
     manifest = {"physics": config.physics_dict(), "shard_size": config.shard_size, "nulens": __version__}
     digest = hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()
     mpath = partial / "manifest.json"
+    data = partial / "data.h5"
     if partial.exists():
         try:
             old = json.loads(mpath.read_text()).get("sha256")
@@ -218,64 +239,62 @@ def simulate(out: str | Path, config: SimConfig, progress: bool | Callable[[int,
     else:
         partial.mkdir()
         mpath.write_text(json.dumps({"sha256": digest, **manifest}, indent=1))
+    shape = (nch, config.pixels, config.pixels)
+    offsets = _open_or_create_data(data, partial, n, shape)
 
-    def shard_shape(k):
-        return (min(n, (k + 1) * config.shard_size) - k * config.shard_size, nch, config.pixels, config.pixels)
-
-    todo = set(k for k in range(n_shards) if not _shard_ok(_shard_path(partial, k), shard_shape(k)))
-    resumed = n_shards - len(todo)
-    sumsq = np.zeros(config.n_classes)
-    counts = np.zeros(config.n_classes)
-
-    def blocks(wait):
-        """Shards in order, each as soon as it is on disk: the HDF5 write overlaps the synthesis."""
-        for k in range(n_shards):
-            wait(k)
-            arr = np.load(_shard_path(partial, k))
-            lab = np.arange(k * config.shard_size, k * config.shard_size + len(arr)) % config.n_classes
-            for c in range(config.n_classes):
-                flat = arr[lab == c].ravel()
-                sumsq[c] += float(np.dot(flat, flat))
-                counts[c] += flat.size
-            yield arr
-
+    done = {}
+    for k in range(n_shards):
+        info = _read_marker(_marker(partial, k)) if _marker(partial, k).exists() else None
+        if info is not None:
+            done[k] = info
+    todo = [k for k in range(n_shards) if k not in done]
+    resumed = len(done)
     report = _progress_reporter(progress, n_shards, resumed)
-    pool = None
     try:
         if config.workers == 1 or len(todo) <= 1:
-            _init_worker(config, plans)
-
-            def wait(k):
-                if k in todo:
-                    _run_shard(str(partial), k)
-                    report(1)
+            _init_worker(config, plans, str(data), offsets)
+            for k in todo:
+                _, a, b = _run_shard(k)
+                done[k] = (a, b)
+                report(1)
         else:
             # fork: workers inherit the plans; they run numpy/scipy only (never CAMB's OpenMP), so it is safe
             ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-            pool = cf.ProcessPoolExecutor(min(config.workers, len(todo)), mp_context=ctx,
-                                          initializer=_init_worker, initargs=(config, plans))
-            futures = {k: pool.submit(_run_shard, str(partial), k) for k in sorted(todo)}
-
-            def wait(k):
-                if k in futures:
-                    futures.pop(k).result()
+            with cf.ProcessPoolExecutor(min(config.workers, len(todo)), mp_context=ctx, initializer=_init_worker,
+                                        initargs=(config, plans, str(data), offsets)) as pool:
+                for fut in cf.as_completed([pool.submit(_run_shard, k) for k in todo]):
+                    k, a, b = fut.result()
+                    done[k] = (a, b)
                     report(1)
-        blocks_iter = blocks(wait)
-        params = _params_table(config, spectra)
-        attrs = _provenance(config, spectra, plans, grid)
-        cl = np.stack([s.cl for s in spectra])
-        write_dataset(out, blocks_iter, params["label"], params, attrs, spectra[0].ell, cl,
-                      shape=(nch, config.pixels, config.pixels))
     finally:
         report(None)
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
-    classes = attrs["classes"]
-    for c in range(config.n_classes):
-        classes[c]["pixel_rms"] = float(np.sqrt(sumsq[c] / counts[c]))
+
+    params = _params_table(config, spectra)
+    attrs = _provenance(config, spectra, plans, grid)
+    sumsq = np.sum([done[k][0] for k in range(n_shards)], axis=0)
+    counts = np.sum([done[k][1] for k in range(n_shards)], axis=0)
+    for c, entry in enumerate(attrs["classes"]):
+        entry["pixel_rms"] = float(np.sqrt(sumsq[c] / counts[c]))
+    cl = np.stack([s.cl for s in spectra])
+    finish_dataset(data, params["label"], params, attrs, spectra[0].ell, cl)
+    os.replace(data, out)
     shutil.rmtree(partial, ignore_errors=True)
-    return SimSummary(str(out), n, (nch, config.pixels, config.pixels), classes,
-                      time.perf_counter() - t0, resumed)
+    return SimSummary(str(out), n, shape, attrs["classes"], time.perf_counter() - t0, resumed)
+
+
+def _open_or_create_data(data: Path, partial: Path, n: int, shape) -> np.ndarray:
+    """Chunk byte offsets of /maps in data.h5, creating the file (atomically) when missing or unreadable."""
+    if data.exists():
+        try:
+            return map_offsets(data, n, shape)
+        except (OSError, ValueError, KeyError):
+            for marker in partial.glob("shard_*.done"):  # its shards cannot be trusted: start over
+                marker.unlink()
+            data.unlink()
+    tmp = partial / "data.h5.tmp"
+    create_preallocated(tmp, n, shape)
+    os.replace(tmp, data)
+    return map_offsets(data, n, shape)
 
 
 def _provenance(config: SimConfig, spectra, plans, grid: Grid) -> dict:

@@ -28,7 +28,8 @@ import numpy as np
 
 from .errors import InputError
 
-__all__ = ["Dataset", "open_dataset", "write_dataset", "atomic_path", "FORMAT", "FORMAT_VERSION"]
+__all__ = ["Dataset", "open_dataset", "write_dataset", "atomic_path", "create_preallocated", "map_offsets",
+           "finish_dataset", "FORMAT", "FORMAT_VERSION"]
 
 FORMAT = "nulens-dataset"
 FORMAT_VERSION = 1
@@ -88,15 +89,57 @@ def write_dataset(
                 start += len(block)
             if start != n:
                 raise RuntimeError(f"wrote {start} maps, expected {n}")
-            f.create_dataset("label", data=labels)
-            f.create_dataset("params", data=params)
-            if cl is not None:
-                f.create_dataset("cl", data=np.asarray(cl, dtype=np.float64))
-                f.create_dataset("cl_ell", data=np.asarray(cl_ell, dtype=np.float64))
-            f.attrs["format"] = FORMAT
-            f.attrs["format_version"] = FORMAT_VERSION
-            for key, value in attrs.items():
-                f.attrs[key] = value if isinstance(value, (str, int, float, np.number)) else json.dumps(value)
+            _write_meta(f, labels, params, attrs, cl_ell, cl)
+
+
+def create_preallocated(path: str | Path, n: int, shape: tuple[int, int, int]) -> None:
+    """An HDF5 file whose /maps (n, *shape) float32, one map per chunk, has every chunk allocated now
+    and is never filled: its bytes can then be written in place by any process (:func:`map_offsets`)."""
+    with h5py.File(path, "w") as f:
+        space = h5py.h5s.create_simple((n, *shape))
+        dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+        dcpl.set_chunk((1, *shape))
+        dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
+        dcpl.set_fill_time(h5py.h5d.FILL_TIME_NEVER)
+        h5py.h5d.create(f.id, b"maps", h5py.h5t.IEEE_F32LE, space, dcpl=dcpl)
+
+
+def map_offsets(path: str | Path, n: int, shape) -> np.ndarray:
+    """File byte offset of each map's chunk in a :func:`create_preallocated` file (checked complete)."""
+    with h5py.File(path, "r") as f:
+        d = f["maps"]
+        if d.shape != (n, *shape) or d.chunks != (1, *shape) or d.compression is not None:
+            raise ValueError("unexpected /maps layout")
+        offsets = np.full(n, -1, dtype=np.int64)
+
+        def visit(info):
+            offsets[info.chunk_offset[0]] = info.byte_offset
+
+        d.id.chunk_iter(visit)
+    if np.any(offsets < 0):
+        raise ValueError("unallocated chunks")
+    return offsets
+
+
+def finish_dataset(path: str | Path, labels, params, attrs: dict[str, Any], cl_ell=None, cl=None) -> None:
+    """Add /label, /params, /cl and the root attributes to a file whose /maps is written."""
+    with h5py.File(path, "r+") as f:
+        _write_meta(f, labels, params, attrs, cl_ell, cl)
+
+
+def _write_meta(f, labels, params, attrs, cl_ell, cl) -> None:
+    for name in ("label", "params", "cl", "cl_ell"):  # a finish interrupted by a kill is redone
+        if name in f:
+            del f[name]
+    f.create_dataset("label", data=np.asarray(labels, dtype=np.int64))
+    f.create_dataset("params", data=params)
+    if cl is not None:
+        f.create_dataset("cl", data=np.asarray(cl, dtype=np.float64))
+        f.create_dataset("cl_ell", data=np.asarray(cl_ell, dtype=np.float64))
+    f.attrs["format"] = FORMAT
+    f.attrs["format_version"] = FORMAT_VERSION
+    for key, value in attrs.items():
+        f.attrs[key] = value if isinstance(value, (str, int, float, np.number)) else json.dumps(value)
 
 
 class Dataset:
