@@ -95,8 +95,7 @@ def source_nz(z_s: float, width: float, n: int = 401) -> tuple[np.ndarray, np.nd
 
 
 def _key(c: Cosmology, z_source, nz_width, ell) -> str:
-    import camb
-    import pyccl
+    from importlib.metadata import version  # versions without importing pyccl/CAMB: a cache hit stays cheap
 
     payload = {
         "schema": _CACHE_SCHEMA,
@@ -104,8 +103,8 @@ def _key(c: Cosmology, z_source, nz_width, ell) -> str:
         "z_source": [float(z) for z in z_source],
         "nz_width": float(nz_width),
         "ell_sha": hashlib.sha256(np.ascontiguousarray(ell, dtype=np.float64).tobytes()).hexdigest(),
-        "pyccl": pyccl.__version__,
-        "camb": camb.__version__,
+        "pyccl": version("pyccl"),
+        "camb": version("camb"),
         "kmax": CAMB_KMAX,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()

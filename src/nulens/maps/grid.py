@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
-from scipy.interpolate import CubicSpline
 
 __all__ = ["Grid", "cl_on_grid"]
 
@@ -90,6 +89,8 @@ def cl_on_grid(ell_tab: np.ndarray, cl_tab: np.ndarray, ell: np.ndarray) -> np.n
     or touch zero (cross-spectra can) linearly in C vs log ell.  C = 0 for
     ell < 2 (including the ell = 0 mode), guarding the log.
     """
+    from scipy.interpolate import CubicSpline
+
     ell_tab = np.asarray(ell_tab, dtype=np.float64)
     cl_tab = np.asarray(cl_tab, dtype=np.float64)
     flat = cl_tab.reshape(-1, ell_tab.size)
