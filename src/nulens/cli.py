@@ -146,6 +146,50 @@ def import_fits(
 
 @app.command()
 @_guard
+def baseline(
+    train: Path = typer.Argument(..., help="training dataset (HDF5)"),
+    test: Path = typer.Argument(..., help="test dataset (HDF5)"),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="write every number of the table here"),
+    figures: Optional[Path] = typer.Option(None, "--figures", help="folder for figures (default: beside --json)"),
+    seed: int = typer.Option(0, "--seed"),
+    fisher: bool = typer.Option(True, "--fisher/--no-fisher", help="Fisher bound for Gaussian simulated data"),
+):
+    """Power spectrum, peaks, minima, MFs, PDF with logistic regression and boosting, beside the optimum."""
+    from .baseline import run_baseline
+
+    if figures is None:
+        figures = (json_out.parent / "figures") if json_out else Path("baseline-figures")
+    res = run_baseline(train, test, json_out, figures, seed=seed, fisher=fisher)
+    print_baseline(res)
+
+
+def print_baseline(res: dict) -> None:
+    table = Table(title=f"{res['test']}: {res['n_test']} test maps ({res['n_train']} training), "
+                        f"{res['field']}, n_gal = {res['n_gal'] or 0}")
+    for col in ("features", "classifier", "accuracy", "ROC AUC"):
+        table.add_column(col)
+    for r in res["rows"]:
+        table.add_row(r["features"], r["classifier"], f"{r['accuracy']:.4f} +- {r['accuracy_err']:.4f}", f"{r['auc']:.4f}")
+    if res["optimal_accuracy"] is not None:
+        kind = "exact LLR" if res["optimal_kind"] == "gaussian" else "exact field-level LLR (lognormal)"
+        table.add_row("optimum", kind, f"{res['optimal_accuracy']:.4f} +- {res['optimal_accuracy_err']:.4f}",
+                      f"{res['optimal_auc']:.4f}", style="bold")
+    elif res["gaussian_llr_accuracy"] is not None:
+        table.add_row("Gaussian LLR", "measured spectra (not optimal)", f"{res['gaussian_llr_accuracy']:.4f}",
+                      f"{res['gaussian_llr_auc']:.4f}")
+    console.print(table)
+    if res.get("optimal_analytic_accuracy") is not None:
+        console.print(f"analytic optimal accuracy (Gaussian approximation of the LLR): {res['optimal_analytic_accuracy']:.4f}")
+    if res.get("fisher_sigma_m_nu_per_map") is not None:
+        s = res["fisher_sigma_m_nu_per_map"]
+        console.print(f"Fisher bound: sigma(M_nu) >= {s:.4f} eV per map, {s / res['n_test'] ** 0.5:.5f} eV "
+                      f"for the {res['n_test']} test maps together")
+    for f in res.get("figures", []):
+        console.print(f"figure: {f}")
+
+
+@app.command()
+@_guard
 def demo(out: Path = typer.Option(Path("demo-run"), "--out", help="run folder")):
     """A small end-to-end study (for now: simulate Gaussian and lognormal datasets and summarise them)."""
     from .config import SimConfig

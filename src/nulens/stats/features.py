@@ -41,8 +41,13 @@ class FeatureSpec:
 
     @property
     def ps_edges(self) -> np.ndarray:
-        # from the fundamental mode to the corner: every mode the optimum uses
-        return np.geomspace(self.grid.ell_fundamental * 0.999, self.grid.ell_max * 1.0001, self.n_ps_bins + 1)
+        # from the fundamental mode to the corner: every mode the optimum uses; bins that would
+        # hold no mode of the grid (the sparse lowest multipoles) are merged into the next
+        edges = np.geomspace(self.grid.ell_fundamental * 0.999, self.grid.ell_max * 1.0001, self.n_ps_bins + 1)
+        ell = self.grid.ell_half[self.grid.ell_half > 0]
+        counts = np.histogram(ell, edges)[0]
+        keep = np.r_[True, counts > 0]
+        return edges[keep]
 
 
 def pooled_rms(maps: np.ndarray) -> float:

@@ -1,0 +1,83 @@
+"""Figures (matplotlib, Agg backend; nothing is shown, everything is written)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["baseline_figures"]
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    tmp.replace(path)
+    return str(path)
+
+
+def baseline_figures(out: Path, ds, spec, features: dict[str, np.ndarray]) -> list[str]:
+    """Power spectra of both classes with errors and their ratio; peak, minimum and MF curves of both classes."""
+    plt = _plt()
+    labels = ds.labels
+    names = [f"M_nu = {c.get('m_nu', k)} eV" for k, c in enumerate(ds.classes)] or ["class 0", "class 1"]
+    paths = []
+    ps = features["ps"]  # first block of columns is the (0, 0) auto-spectrum
+    edges = spec.ps_edges
+    nb = edges.size - 1
+    ell = np.sqrt(edges[1:] * edges[:-1])
+    means, errs = [], []
+    for k in (0, 1):
+        x = ps[labels == k][:, :nb]
+        means.append(x.mean(0))
+        errs.append(x.std(0, ddof=1) / np.sqrt(len(x)))
+    fig, (a, b) = plt.subplots(2, 1, figsize=(6, 6), sharex=True, gridspec_kw={"height_ratios": [2, 1]})
+    for k in (0, 1):
+        a.errorbar(ell, ell * (ell + 1) * means[k] / (2 * np.pi), ell * (ell + 1) * errs[k] / (2 * np.pi),
+                   fmt="o-", ms=3, label=names[k])
+    a.set_xscale("log")
+    a.set_yscale("log")
+    a.set_ylabel(r"$\ell(\ell+1)C_\ell/2\pi$ (measured)")
+    a.legend()
+    ratio = means[1] / means[0]
+    rerr = ratio * np.hypot(errs[1] / means[1], errs[0] / means[0])
+    b.errorbar(ell, ratio, rerr, fmt="o-", ms=3, color="k")
+    b.axhline(1, color="0.6", lw=0.8)
+    b.set_xlabel(r"$\ell$")
+    b.set_ylabel("ratio 1/0")
+    paths.append(_save(fig, out / "power_spectra.png"))
+    plt.close(fig)
+
+    fig, axes = plt.subplots(1, 5, figsize=(17, 3.2))
+    panels = [("peaks", spec.peak_edges, "peaks per map"), ("minima", spec.minimum_edges, "minima per map")]
+    for ax, (key, e, ylabel) in zip(axes[:2], panels):
+        centres = 0.5 * (e[1:] + e[:-1])
+        for k in (0, 1):
+            x = features[key][labels == k][:, : e.size - 1]
+            ax.errorbar(centres, x.mean(0), x.std(0, ddof=1) / np.sqrt(len(x)), fmt="o-", ms=3, label=names[k])
+        ax.set_xlabel(r"$\kappa/\sigma$")
+        ax.set_ylabel(ylabel)
+    axes[0].legend(fontsize=8)
+    e = spec.mf_edges
+    centres = 0.5 * (e[1:] + e[:-1])
+    mf = features["mf"][:, : 3 * (e.size - 1)].reshape(len(labels), 3, -1)
+    for j, ax in enumerate(axes[2:]):
+        for k in (0, 1):
+            x = mf[labels == k][:, j]
+            ax.errorbar(centres, x.mean(0), x.std(0, ddof=1) / np.sqrt(len(x)), fmt="o-", ms=3, label=names[k])
+        ax.set_xlabel(r"$\kappa/\sigma$")
+        ax.set_ylabel(f"V{j}")
+    fig.tight_layout()
+    paths.append(_save(fig, out / "peaks_minkowski.png"))
+    plt.close(fig)
+    return paths
