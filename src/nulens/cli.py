@@ -190,6 +190,99 @@ def print_baseline(res: dict) -> None:
 
 @app.command()
 @_guard
+def train(
+    data: Path = typer.Argument(..., help="training dataset (HDF5)"),
+    out: Path = typer.Option(..., "--out", help="run folder"),
+    config: Optional[Path] = typer.Option(None, "--config", help="TOML ([train] table or flat); flags override it"),
+    model: Optional[str] = typer.Option(None, "--model", help="seed | nunet"),
+    epochs: Optional[int] = typer.Option(None, "--epochs"),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size"),
+    lr: Optional[float] = typer.Option(None, "--lr", help="initial (onecycle: peak) learning rate"),
+    schedule: Optional[str] = typer.Option(None, "--schedule", help="exponential | cosine | plateau | onecycle | constant"),
+    gamma: Optional[float] = typer.Option(None, "--gamma", help="exponential decay per epoch"),
+    weight_decay: Optional[float] = typer.Option(None, "--weight-decay"),
+    patience: Optional[int] = typer.Option(None, "--patience", help="early stopping, epochs (0: off)"),
+    val_fraction: Optional[float] = typer.Option(None, "--val-fraction"),
+    val: Optional[Path] = typer.Option(None, "--val", help="separate validation dataset"),
+    seed: Optional[int] = typer.Option(None, "--seed"),
+    augment: Optional[bool] = typer.Option(None, "--augment/--no-augment"),
+    width: Optional[int] = typer.Option(None, "--width"),
+    depth: Optional[int] = typer.Option(None, "--depth"),
+    dropout: Optional[float] = typer.Option(None, "--dropout"),
+    device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda"),
+    resume: bool = typer.Option(False, "--resume", help="continue the run in --out from its last checkpoint"),
+    quiet: bool = typer.Option(False, "--quiet"),
+):
+    """Train a CNN classifier (massive vs massless) with checkpoints, early stopping and resume."""
+    from .config import load_toml
+    from .train import fit, train_config_from_dict
+
+    base = load_toml(config) if config else {}
+    cfg = train_config_from_dict(base, dict(model=model, epochs=epochs, batch_size=batch_size, lr=lr, schedule=schedule,
+                                            gamma=gamma, weight_decay=weight_decay, patience=patience,
+                                            val_fraction=val_fraction, seed=seed, augment=augment, width=width,
+                                            depth=depth, dropout=dropout, device=device))
+    res = fit(data, out, cfg, val=val, resume=resume, progress=not quiet)
+    console.print(f"{res['model']} ({res['n_parameters']} parameters): {res['epochs_run']} epochs in "
+                  f"{res['seconds']:.0f} s; best epoch {res['best_epoch'] + 1}: val loss {res['best_val_loss']:.4f}, "
+                  f"val accuracy {res['best_val_acc']:.4f}" + (" (stopped early)" if res["stopped_early"] else ""))
+    console.print(f"run folder: {out} (config.toml, metrics.jsonl, checkpoints/, figures/)")
+
+
+@app.command()
+@_guard
+def evaluate(
+    run: Path = typer.Argument(..., help="run folder of nulens train"),
+    data: Path = typer.Argument(..., help="HDF5 dataset, FITS folder or FITS file"),
+    json_out: Optional[Path] = typer.Option(None, "--json"),
+    label: Optional[int] = typer.Option(None, "--label", help="class of every map (FITS without MassiveNuS names)"),
+):
+    """Accuracy, ROC AUC, confusion, calibration of a trained network, beside the optimum on the same maps."""
+    from .evaluate import evaluate as run_eval
+
+    res = run_eval(run, data, json_out, label)
+    table = Table(title=f"{res['model']} on {res['data']} ({res['n_maps']} maps)")
+    for col in ("classifier", "accuracy", "ROC AUC"):
+        table.add_column(col)
+    table.add_row("network", f"{res['accuracy']:.4f} +- {res['accuracy_err']:.4f}", f"{res['auc']:.4f}")
+    if res["optimal_accuracy"] is not None:
+        table.add_row(f"optimum ({res['optimal_kind']})", f"{res['optimal_accuracy']:.4f} +- "
+                      f"{res['optimal_accuracy_err']:.4f}", f"{res['optimal_auc']:.4f}")
+    console.print(table)
+    if res["ratio_to_optimal"] is not None:
+        console.print(f"network / optimal accuracy: {res['ratio_to_optimal']:.4f}")
+    c = res["confusion"]
+    console.print(f"confusion (rows: true class, columns: predicted): {c}; "
+                  f"calibration error (ECE) {res['calibration_error']:.4f}")
+
+
+@app.command()
+@_guard
+def predict(
+    run: Path = typer.Argument(..., help="run folder of nulens train"),
+    maps: Path = typer.Argument(..., help="HDF5 dataset, FITS folder or FITS file"),
+    out: Optional[Path] = typer.Option(None, "--out", help="CSV file (default: print)"),
+):
+    """Per-map probability of the heavier class."""
+    from .evaluate import load_eval_maps, load_run, predict_proba
+    from .store import atomic_path
+
+    model, meta, _ = load_run(run)
+    arr, _, ds = load_eval_maps(maps, meta, label=0)
+    if ds is not None:
+        ds.close()
+    prob = predict_proba(model, meta, arr)
+    text = "index,p_class1\n" + "".join(f"{i},{p:.6f}\n" for i, p in enumerate(prob))
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        with atomic_path(out, ".csv") as tmp:
+            tmp.write_text(text)
+        console.print(f"wrote {len(prob)} probabilities to {out}")
+
+
+@app.command()
+@_guard
 def demo(out: Path = typer.Option(Path("demo-run"), "--out", help="run folder")):
     """A small end-to-end study (for now: simulate Gaussian and lognormal datasets and summarise them)."""
     from .config import SimConfig

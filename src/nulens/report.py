@@ -81,3 +81,69 @@ def baseline_figures(out: Path, ds, spec, features: dict[str, np.ndarray]) -> li
     paths.append(_save(fig, out / "peaks_minkowski.png"))
     plt.close(fig)
     return paths
+
+
+def learning_curves(path: Path, history: list[dict]) -> str | None:
+    """Train/validation loss and accuracy per epoch, with the learning rate on a second axis."""
+    if not history:
+        return None
+    plt = _plt()
+    ep = [h["epoch"] + 1 for h in history]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.5))
+    a.plot(ep, [h["train_loss"] for h in history], "o-", label="train")
+    a.plot(ep, [h["val_loss"] for h in history], "o-", label="validation")
+    a.set_xlabel("epoch")
+    a.set_ylabel("BCE loss")
+    a.legend()
+    lr = a.twinx()
+    lr.plot(ep, [h["lr"] for h in history], "k--", lw=0.8)
+    lr.set_yscale("log")
+    lr.set_ylabel("learning rate (dashed)")
+    b.plot(ep, [h["train_acc"] for h in history], "o-", label="train")
+    b.plot(ep, [h["val_acc"] for h in history], "o-", label="validation")
+    b.set_xlabel("epoch")
+    b.set_ylabel("accuracy")
+    b.legend()
+    fig.tight_layout()
+    out = _save(fig, path)
+    plt.close(fig)
+    return out
+
+
+def roc_figure(path: Path, labels: np.ndarray, scores: dict[str, np.ndarray]) -> str:
+    """ROC curves of several scores (network, optimum, ...) on the same maps."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    for name, s in scores.items():
+        order = np.argsort(-s)
+        y = labels[order] == 1
+        tpr = np.r_[0, np.cumsum(y) / max(y.sum(), 1)]
+        fpr = np.r_[0, np.cumsum(~y) / max((~y).sum(), 1)]
+        ax.plot(fpr, tpr, label=name)
+    ax.plot([0, 1], [0, 1], color="0.7", lw=0.8)
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate")
+    ax.legend(loc="lower right")
+    out = _save(fig, path)
+    plt.close(fig)
+    return out
+
+
+def example_maps(path: Path, maps: np.ndarray, labels: np.ndarray, prob: np.ndarray, names: list[str], k: int = 4) -> str:
+    """A few maps of each class (first channel) with the network's P(class 1)."""
+    plt = _plt()
+    fig, axes = plt.subplots(2, k, figsize=(2.6 * k, 5.4))
+    vmax = np.percentile(np.abs(maps[:, 0]), 99.5)
+    for row, c in enumerate((0, 1)):
+        idx = np.flatnonzero(labels == c)[:k]
+        for col in range(k):
+            ax = axes[row, col]
+            ax.axis("off")
+            if col < idx.size:
+                i = idx[col]
+                ax.imshow(maps[i, 0], cmap="RdBu_r", vmin=-vmax, vmax=vmax)
+                ax.set_title(f"{names[c]}\nP(1) = {prob[i]:.2f}", fontsize=8)
+    fig.tight_layout()
+    out = _save(fig, path)
+    plt.close(fig)
+    return out
