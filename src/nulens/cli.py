@@ -283,6 +283,37 @@ def predict(
 
 @app.command()
 @_guard
+def tune(
+    data: Path = typer.Argument(..., help="training dataset (HDF5)"),
+    out: Path = typer.Option(..., "--out", help="study folder"),
+    trials: int = typer.Option(20, "--trials", help="trials in the study (complete + pruned)"),
+    epochs: int = typer.Option(5, "--epochs", help="epochs per trial"),
+    workers: int = typer.Option(1, "--workers", help="processes on this machine"),
+    storage: Optional[str] = typer.Option(None, "--storage", help="SQLAlchemy URL (default: journal file in --out)"),
+    study_name: Optional[str] = typer.Option(None, "--study-name"),
+    timeout: Optional[float] = typer.Option(None, "--timeout", help="seconds; stop claiming new trials after"),
+    space: Optional[Path] = typer.Option(None, "--space", help="search space TOML (default: built in)"),
+    pruner: str = typer.Option("median", "--pruner", help="median | hyperband | none"),
+    val: Optional[Path] = typer.Option(None, "--val", help="separate validation dataset"),
+    quiet: bool = typer.Option(False, "--quiet"),
+):
+    """Tune nulens train with Optuna: pruned, persistent, parallel; resumes after a kill."""
+    from .tune import run_tune
+
+    res = run_tune(data, out, trials, epochs, workers, storage, study_name, timeout, space, pruner, val,
+                   progress=not quiet)
+    c = res["counts"]
+    console.print(f"study {res['study']}: complete {c.get('COMPLETE', 0)}, pruned {c.get('PRUNED', 0)}, "
+                  f"failed {c.get('FAIL', 0)}, waiting {c.get('WAITING', 0)} in {res['seconds']:.0f} s")
+    if "best_trial" in res:
+        console.print(f"best trial {res['best_trial']}: val loss {res['best_val_loss']:.4f}, "
+                      f"val accuracy {res['best_val_acc']:.4f}; params {res['best_params']}")
+        console.print(f"reproduce: nulens train {data} --config {res['best_config']} --out RUN")
+    console.print(f"trials table: {out / 'trials.csv'}; dashboard: {res['dashboard']}")
+
+
+@app.command()
+@_guard
 def demo(out: Path = typer.Option(Path("demo-run"), "--out", help="run folder"),
          epochs: int = typer.Option(8, "--epochs", help="nunet training epochs")):
     """A small end-to-end study: simulate, baselines and optimum, train nunet, evaluate, one table."""

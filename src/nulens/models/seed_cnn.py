@@ -23,7 +23,9 @@ class SeedCNN(nn.Module):
             layers += [nn.Conv2d(c, f, 3), nn.ReLU(), nn.MaxPool2d(2)]
             c, n = f, (n - 2) // 2
         if n < 1:
-            raise ValueError(f"maps of {pixels} pixels are too small for the seed network")
+            from ..errors import InputError
+
+            raise InputError(f"maps of {pixels} pixels are too small for the seed network (it needs >= 22)")
         self.features = nn.Sequential(*layers)
         self.head = nn.Sequential(nn.Flatten(), nn.Linear(c * n * n, dense), nn.ReLU(), nn.Dropout(dropout),
                                   nn.Linear(dense, 1))
