@@ -228,7 +228,7 @@ def dataset_optimum(ds, train=None) -> Optimum | None:
     unsmoothed, single-channel lognormal datasets: exact field-level LLR.  Anything else with two
     classes: the Gaussian LLR from the class power spectra measured on ``train`` (or ``ds``).
     """
-    if len(ds.classes) != 2 and len(np.unique(ds.labels)) != 2:
+    if len(np.unique(ds.labels)) != 2:
         return None
     grid = Grid(ds.pixels, ds.side_deg)
     attrs = ds.attrs
