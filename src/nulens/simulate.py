@@ -36,7 +36,7 @@ from .maps.gaussian import draw_white, gaussian_factor, synthesize
 from .maps.grid import Grid, cl_on_grid
 from .maps.lognormal import kappa0_hilbert, lognormal_gaussian_power, lognormal_transform
 from .maps.observe import add_noise, pixel_noise_sigma, smooth
-from .store import create_preallocated, finish_dataset, map_offsets
+from .store import check_output_path, create_preallocated, finish_dataset, map_offsets
 
 __all__ = ["ClassPlan", "SimSummary", "class_spectra", "make_plans", "map_generator", "synthesize_maps", "simulate"]
 
@@ -209,13 +209,7 @@ def simulate(out: str | Path, config: SimConfig, progress: bool | Callable[[int,
     """
     t0 = time.perf_counter()
     out = Path(out)
-    parent = out.parent if str(out.parent) else Path(".")
-    if not parent.is_dir():
-        raise InputError(f"output folder does not exist: {parent}")
-    if not os.access(parent, os.W_OK):
-        raise InputError(f"output folder is not writable: {parent}")
-    if out.is_dir():
-        raise InputError(f"output path is a folder: {out}")
+    check_output_path(out)
 
     spectra = class_spectra(config)
     plans = make_plans(config, spectra)

@@ -28,16 +28,15 @@ import numpy as np
 
 from .errors import InputError
 
-__all__ = ["Dataset", "open_dataset", "write_dataset", "atomic_path", "create_preallocated", "map_offsets",
+__all__ = ["Dataset", "open_dataset", "write_dataset", "atomic_path", "check_output_path", "create_preallocated", "map_offsets",
            "finish_dataset", "FORMAT", "FORMAT_VERSION"]
 
 FORMAT = "nulens-dataset"
 FORMAT_VERSION = 1
 
 
-@contextmanager
-def atomic_path(path: str | Path, suffix: str = ".tmp"):
-    """Yield a temporary path next to ``path``; rename it onto ``path`` on success, delete it otherwise."""
+def check_output_path(path: str | Path) -> Path:
+    """The folder of an output file, which must exist and be writable; the path must not be a folder."""
     path = Path(path)
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
@@ -46,6 +45,14 @@ def atomic_path(path: str | Path, suffix: str = ".tmp"):
         raise InputError(f"output folder is not writable: {parent}")
     if path.is_dir():
         raise InputError(f"output path is a folder: {path}")
+    return parent
+
+
+@contextmanager
+def atomic_path(path: str | Path, suffix: str = ".tmp"):
+    """Yield a temporary path next to ``path``; rename it onto ``path`` on success, delete it otherwise."""
+    path = Path(path)
+    parent = check_output_path(path)
     fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=suffix)
     os.close(fd)
     try:
