@@ -85,7 +85,12 @@ def load_eval_maps(path, meta: dict, label: int | None = None):
         ds = open_dataset(p)
         _check_geometry(meta, ds.pixels, ds.channels, ds.side_deg, str(p))
         labels = ds.labels if label is None else np.full(len(ds), label)
-        return ds.read(), labels, ds
+        maps = ds.read()
+        bad = np.flatnonzero(~np.isfinite(maps).all(axis=(1, 2, 3)))
+        if bad.size:
+            ds.close()
+            raise InputError(f"{p}: map {int(bad[0])} has non-finite pixels ({bad.size} such maps)")
+        return maps, labels, ds
     files = _expand(str(p))
     maps, labels = [], []
     masses = [c["m_nu"] for c in meta["classes"]]

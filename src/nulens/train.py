@@ -365,7 +365,7 @@ def fit(data, out, config: TrainConfig, val=None, resume: bool = False, progress
                 tot_loss, tot_ok, seen = 0.0, 0, 0
                 lr_epoch = opt.param_groups[0]["lr"]
                 for s in range(0, len(order), config.batch_size):
-                    pos = np.sort(order[s : s + config.batch_size]) if train_src.array is None else order[s : s + config.batch_size]
+                    pos = order[s : s + config.batch_size]  # streamed or in memory: the same maps, same order
                     x, y = train_src.get(pos)
                     if len(x) < 2:
                         continue
