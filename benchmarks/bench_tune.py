@@ -1,6 +1,6 @@
 """A tuning study on the N = 128, n_gal = 100 Gaussian setting, and what it buys.
 
-Tuning set: 2,000 maps (1,000 per class; 1,600 train + 400 validation), seed 31. Study: --trials
+Tuning set: --n-per-class maps per class (default 500: 800 train + 200 validation), seed 31. Study: --trials
 (>= 20) trials of --epochs epochs each over the default search space, median pruner, journal
 storage, --workers processes. Then the best trial's config and the default TrainConfig (nunet)
 are each trained once more on the same tuning set with the same epochs and evaluated on the
@@ -30,13 +30,14 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=20)
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--n-per-class", type=int, default=500)
     ap.add_argument("--out", default="bench-out")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(exist_ok=True)
-    data = out / "tune_gaussian_100.h5"
+    data = out / f"tune_gaussian_100_{args.n_per_class}.h5"
     if not data.exists():
-        simulate(data, n_per_class=1000, pixels=128, n_gal=100.0, seed=31, workers=2)
+        simulate(data, n_per_class=args.n_per_class, pixels=128, n_gal=100.0, seed=31, workers=2)
     test = out / "cnn_gaussian_100_test.h5"
     if not test.exists():
         simulate(test, n_per_class=2000, pixels=128, n_gal=100.0, seed=22, workers=2)
@@ -56,7 +57,7 @@ def main() -> None:
         ev = evaluate(run, test, figures=False)
         rows.append((name, cfg, ev, time.perf_counter() - t))
     print(f"# bench_tune  {time.strftime('%Y-%m-%d')}  {platform.machine()}, {os.cpu_count()} cores; "
-          f"{args.trials} trials x {args.epochs} epochs on 2,000 maps, {args.workers} worker(s)")
+          f"{args.trials} trials x {args.epochs} epochs on {2 * args.n_per_class} maps, {args.workers} worker(s)")
     print(f"study: {c.get('COMPLETE', 0)} complete, {c.get('PRUNED', 0)} pruned, {c.get('FAIL', 0)} failed; "
           f"{t_study:.0f} s wall-clock; best params {res.get('best_params')}")
     print("| config | model | test accuracy (4000 maps) | optimum on the same maps | ratio | retrain s |")
