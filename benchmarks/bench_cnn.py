@@ -76,9 +76,13 @@ def accuracy_part(settings, out: Path, epochs: int, seed_epochs: int, width: int
         ev, t98, ne = results["nunet"]
         evs, _, ns = results.get("seed", ({"accuracy": float("nan"), "accuracy_err": float("nan"),
                                            "ratio_to_optimal": float("nan")}, None, 0))
-        print(f"| {field} | {n_gal or 0} | {ev['optimal_accuracy']:.3f}+-{ev['optimal_accuracy_err']:.3f} "
-              f"({ev['optimal_kind']}) | {best_base} | {ev['accuracy']:.3f}+-{ev['accuracy_err']:.3f} | "
-              f"{ev['ratio_to_optimal']:.3f} | {'%.0f s' % t98 if t98 else 'not reached'} | "
+        if ev["optimal_accuracy"] is None:  # noisy lognormal: no optimum is defined
+            opt_cell, ratio_cell = "none", "-"
+        else:
+            opt_cell = f"{ev['optimal_accuracy']:.3f}+-{ev['optimal_accuracy_err']:.3f} ({ev['optimal_kind']})"
+            ratio_cell = f"{ev['ratio_to_optimal']:.3f}"
+        print(f"| {field} | {n_gal or 0} | {opt_cell} | {best_base} | {ev['accuracy']:.3f}+-{ev['accuracy_err']:.3f} | "
+              f"{ratio_cell} | {'%.0f s' % t98 if t98 else 'not reached'} | "
               f"{evs['accuracy']:.3f}+-{evs['accuracy_err']:.3f} | {evs['ratio_to_optimal']:.3f} | {ne}, {ns} |",
               flush=True)
 
