@@ -125,8 +125,8 @@ def synthesize_maps(config: SimConfig, plans: list[ClassPlan], indices) -> np.nd
 #
 # The maps are written once, straight into their final place: OUT.partial/data.h5
 # holds /maps with every chunk allocated when the file is created (no fill, no
-# later metadata change), and workers pwrite each map's raw float32 bytes at its
-# chunk's file offset.  A shard is done when its marker file exists (written
+# later metadata change), and workers pwrite the maps' raw float32 bytes at their
+# chunks' file offsets (one call per run of adjacent chunks).  A shard is done when its marker file exists (written
 # atomically after the data); a SIGKILL can only leave an unmarked shard, which
 # the next run redoes.  At the end the small datasets and attributes are added
 # and data.h5 is renamed onto OUT.
@@ -149,10 +149,17 @@ def _run_shard(k: int) -> tuple[int, list[float], list[float]]:
     start = k * config.shard_size
     stop = min(config.n_maps, start + config.shard_size)
     maps = synthesize_maps(config, st["plans"], np.arange(start, stop))
+    buf = np.ascontiguousarray(maps, dtype="<f4")
+    offs = st["offsets"][start:stop]
+    # adjacent chunks (the usual layout) go out in one call per run of them
+    cuts = np.r_[0, np.flatnonzero(np.diff(offs) != buf[0].nbytes) + 1, len(offs)]
     fd = os.open(st["data"], os.O_WRONLY)
     try:
-        for j, m in enumerate(maps):
-            os.pwrite(fd, np.ascontiguousarray(m, dtype="<f4").tobytes(), int(st["offsets"][start + j]))
+        for a, b in zip(cuts[:-1], cuts[1:]):
+            view = memoryview(buf[a:b]).cast("B")
+            done = 0
+            while done < len(view):  # pwrite may write less than asked
+                done += os.pwrite(fd, view[done:], int(offs[a]) + done)
     finally:
         os.close(fd)
     lab = np.arange(start, stop) % config.n_classes
