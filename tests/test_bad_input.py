@@ -87,3 +87,18 @@ def test_no_traceback_from_a_real_process(tmp_path):
     assert r.returncode == 2
     assert r.stderr.strip().count("\n") == 0 and r.stderr.startswith("error: pixels must be >= 8")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_nan_map_in_a_dataset_is_named(tmp_path):
+    """The one pooled rms refuses non-finite pixels, for training and for the baselines alike."""
+    data = tmp_path / "d.h5"
+    assert CliRunner().invoke(app, ["simulate", str(data), "--n-per-class", "4", "--pixels", "32", "--quiet"]).exit_code == 0
+    with h5py.File(data, "r+") as f:
+        f["maps"][3, 0, 5, 5] = np.nan
+    for args in (["train", str(data), "--out", str(tmp_path / "run"), "--epochs", "1", "--quiet"],
+                 ["baseline", str(data), str(data), "--no-fisher", "--figures", str(tmp_path / "figs")]):
+        r = CliRunner().invoke(app, args)
+        assert r.exit_code == 2, r.output
+        lines = r.output.strip().splitlines()
+        assert len(lines) == 1 and "map 3 has non-finite pixels" in lines[0], r.output
+    assert not (tmp_path / "run").exists()

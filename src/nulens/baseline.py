@@ -24,7 +24,7 @@ from .optimal import accuracy_auc, dataset_optimum, fisher_sigma
 from .stats.features import FEATURE_SETS, FeatureSpec, compute_features
 from .store import atomic_path, open_dataset
 
-__all__ = ["run_baseline", "check_pair", "dataset_scale"]
+__all__ = ["run_baseline", "check_pair"]
 
 CLASSIFIERS = ("logistic", "boosting")
 
@@ -37,19 +37,6 @@ def check_pair(train, test) -> None:
     if (train.pixels, train.channels) != (test.pixels, test.channels) or not math.isclose(train.side_deg, test.side_deg):
         raise InputError(f"{test.path} ({test.pixels} px, {test.side_deg} deg, {test.channels} ch) does not match "
                          f"{train.path} ({train.pixels} px, {train.side_deg} deg, {train.channels} ch)")
-
-
-def dataset_scale(ds, batch: int = 512) -> float:
-    """Pooled pixel rms over all maps of a dataset (the one fixed scale; never a per-map rms)."""
-    total, count = 0.0, 0
-    for start, (maps, _) in zip(range(0, len(ds), batch), ds.batches(batch)):
-        m = maps.astype(np.float64)
-        if not np.all(np.isfinite(m)):
-            bad = start + int(np.flatnonzero(~np.isfinite(m).all(axis=(1, 2, 3)))[0])
-            raise InputError(f"{ds.path}: map {bad} has non-finite pixels")
-        total += float(np.sum(m**2))
-        count += m.size
-    return math.sqrt(total / count)
 
 
 def _features(ds, spec: FeatureSpec, batch: int = 256) -> dict[str, np.ndarray]:
@@ -96,7 +83,7 @@ def run_baseline(train_path, test_path, json_out=None, figures=None, seed: int =
     with open_dataset(train_path) as train, open_dataset(test_path) as test:
         check_pair(train, test)
         grid = Grid(train.pixels, train.side_deg)
-        scale = dataset_scale(train)
+        scale = train.pooled_rms()
         spec = FeatureSpec(grid, scale)
         ftrain, ftest = _features(train, spec), _features(test, spec)
         ytrain, ytest = train.labels, test.labels

@@ -244,6 +244,20 @@ class Dataset:
         out[order] = block[inverse]
         return out
 
+    def pooled_rms(self, indices=None, batch: int = 512) -> float:
+        """Pixel rms pooled over the maps at ``indices`` (default all): the one fixed input scale of a
+        dataset (never a per-map rms).  Non-finite pixels are an InputError naming the map."""
+        idx = np.arange(len(self)) if indices is None else np.asarray(indices, dtype=np.int64)
+        total, count = 0.0, 0
+        for s in range(0, idx.size, batch):
+            m = self.read(idx[s : s + batch]).astype(np.float64)
+            finite = np.isfinite(m).all(axis=(1, 2, 3))
+            if not finite.all():
+                raise InputError(f"{self.path}: map {int(idx[s + np.flatnonzero(~finite)[0]])} has non-finite pixels")
+            total += float(np.sum(m**2))
+            count += m.size
+        return float(np.sqrt(total / count))
+
     def batches(self, batch_size: int = 256, indices=None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Yield (maps, labels) in blocks of ``batch_size`` over ``indices`` (default all, in order)."""
         idx = np.arange(len(self)) if indices is None else np.asarray(indices, dtype=np.int64)

@@ -167,16 +167,8 @@ class _Source:
             return self.array[pos], self.labels[pos]
         return self.ds.read(self.indices[pos]), self.labels[pos]
 
-    def rms(self, batch: int = 512) -> float:
-        total, count = 0.0, 0
-        for s in range(0, len(self), batch):
-            m, _ = self.get(np.arange(s, min(len(self), s + batch)))
-            m = m.astype(np.float64)
-            if not np.all(np.isfinite(m)):
-                raise InputError(f"{self.ds.path}: non-finite pixels among maps {s}..{s + batch}")
-            total += float(np.sum(m**2))
-            count += m.size
-        return math.sqrt(total / count)
+    def rms(self) -> float:
+        return self.ds.pooled_rms(self.indices)
 
 
 def _device(name: str):

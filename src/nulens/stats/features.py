@@ -18,7 +18,7 @@ from .pdf import pdf
 from .peaks import extremum_counts
 from .power import binned_power
 
-__all__ = ["FeatureSpec", "FEATURE_SETS", "compute_features", "pooled_rms"]
+__all__ = ["FeatureSpec", "FEATURE_SETS", "compute_features"]
 
 FEATURE_SETS = {
     "PS": ("ps",),
@@ -48,10 +48,6 @@ class FeatureSpec:
         counts = np.histogram(ell, edges)[0]
         keep = np.r_[True, counts > 0]
         return edges[keep]
-
-
-def pooled_rms(maps: np.ndarray) -> float:
-    return float(np.sqrt(np.mean(np.asarray(maps, dtype=np.float64) ** 2)))
 
 
 def compute_features(maps: np.ndarray, spec: FeatureSpec, parts=("ps", "peaks", "minima", "mf", "pdf"),
